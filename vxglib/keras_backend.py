@@ -26,8 +26,10 @@ from .training import History, TrainConfig, batch_order, is_finite  # noqa: E402
 DTYPES = ("float32", "float64")
 _ACTIVATIONS = {
     "linear": tf.identity, "sigmoid": tf.sigmoid, "tanh": tf.tanh, "relu": tf.nn.relu,
-    "leaky_relu": lambda z: tf.nn.leaky_relu(z, LEAKY_SLOPE), "elu": tf.nn.elu,
-    "gelu": lambda z: tf.nn.gelu(z, approximate=False), "selu": tf.nn.selu, "swish": tf.nn.silu,
+    "leaky_relu": lambda z: tf.where(z > 0, z, LEAKY_SLOPE * z),
+    "elu": tf.nn.elu,  # leaky ReLU by where(): exact in float64
+    # tf.nn.gelu(approximate=False) is 4e-9 off the erf formula in float64; write the formula out
+    "gelu": lambda z: 0.5 * z * (1 + tf.math.erf(z / np.sqrt(2).astype(z.dtype.as_numpy_dtype))), "selu": tf.nn.selu, "swish": tf.nn.silu,
 }
 
 
@@ -161,13 +163,17 @@ def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float
     return value, accuracy
 
 
-def train(model: MLP, data, config: TrainConfig) -> History:
+def train(model: MLP, data, config: TrainConfig, probe_fn=None) -> History:
     """Train `model` on `data`, compiled; stop and record `diverged_at` at the first non-finite
     loss or gradient; take a full probe every `config.probe_every` steps."""
     history, start = History(), time.perf_counter()
     optimizer = make_optimizer(config)
+    optimizer.build(model.trainable_variables)  # slots made before tracing: one trace, not two
     step_fn = _train_step(model, optimizer, data.loss)
     x_all = np.asarray(data.x_train, dtype=model.dtype)
+    # trace once for any batch size, so an epoch's smaller last batch does not trace again
+    step_fn.get_concrete_function(tf.TensorSpec([None, *x_all.shape[1:]], x_all.dtype),
+                                  tf.TensorSpec([None, *data.y_train.shape[1:]], data.y_train.dtype))
     probe_batch = data.x_train[:256], data.y_train[:256]
     batches = batch_order(len(data.x_train), config)
     per_epoch = -(-len(data.x_train) // config.batch_size)
@@ -175,7 +181,7 @@ def train(model: MLP, data, config: TrainConfig) -> History:
         probing = config.probe_every and step % config.probe_every == 0
         if probing:
             history.probe_steps.append(step)
-            history.probes.append(probe(model, *probe_batch, data.loss))
+            history.probes.append((probe_fn or probe)(model, *probe_batch, data.loss))
             before = [k.numpy() for k in model.kernels]
         value, global_norm, layer_norms, variable_norms, largest = step_fn(x_all[index], data.y_train[index])
         value, global_norm = float(value), float(global_norm)

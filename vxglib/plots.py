@@ -22,7 +22,10 @@ _FALLBACK = plt.get_cmap("tab10").colors
 
 
 def color(name: str, index: int = 0) -> str:
-    """The book's colour for `name`, or a tab10 colour by `index` for other names."""
+    """The book's colour for `name`, or a tab10 colour by `index` for other names; a key "C0".."C9"
+    or "#rrggbb" names its colour directly (to pair a measured line with its dashed prediction)."""
+    if name.startswith("#") or (name[:1] == "C" and name[1:].isdigit()):
+        return matplotlib.colors.to_hex(name)
     return COLORS.get(name, matplotlib.colors.to_hex(_FALLBACK[index % len(_FALLBACK)]))
 
 
@@ -59,6 +62,8 @@ class Subplot:
     logx: bool = False
     reference: float | None = None
     reference_label: str = ""
+    xlim: tuple[float, float] | None = None  # fixed axis limits (e.g. a map a path may leave)
+    ylim: tuple[float, float] | None = None
 
 
 @dataclass
@@ -90,6 +95,10 @@ def draw_subplot(subplot: Subplot, ax=None):
         ax.set_yscale("log")
     if subplot.logx:
         ax.set_xscale("log")
+    if subplot.xlim is not None:
+        ax.set_xlim(*subplot.xlim)
+    if subplot.ylim is not None:
+        ax.set_ylim(*subplot.ylim)
     if any(line.label for line in subplot.lines) or subplot.reference_label:
         ax.legend()
     return ax

@@ -19,7 +19,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 _ACTIVATIONS = {
     "linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-    "leaky_relu": lambda z: nn.functional.leaky_relu(z, LEAKY_SLOPE), "elu": nn.functional.elu,
+    "leaky_relu": lambda z: torch.where(z > 0, z, LEAKY_SLOPE * z),
+    "elu": nn.functional.elu,  # leaky ReLU by where(): exact in float64
     "gelu": nn.functional.gelu, "selu": torch.selu, "swish": nn.functional.silu,
 }
 
@@ -160,7 +161,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, loss: str) -> tuple
     return value, accuracy
 
 
-def train(model: MLP, data, config: TrainConfig) -> History:
+def train(model: MLP, data, config: TrainConfig, probe_fn=None) -> History:
     """Train `model` on `data`; stop and record `diverged_at` at the first non-finite loss or
     gradient; take a full probe every `config.probe_every` steps."""
     history, start = History(), time.perf_counter()
@@ -174,7 +175,7 @@ def train(model: MLP, data, config: TrainConfig) -> History:
         probing = config.probe_every and step % config.probe_every == 0
         if probing:
             history.probe_steps.append(step)
-            history.probes.append(probe(model, *probe_batch, data.loss))
+            history.probes.append((probe_fn or probe)(model, *probe_batch, data.loss))
             before = [w.detach().clone().numpy() for w in model.weights]
         optimizer.zero_grad()
         value = loss_fn(model(x_all[index]), y_all[index], data.loss)
@@ -184,7 +185,7 @@ def train(model: MLP, data, config: TrainConfig) -> History:
         history.loss.append(value.item())
         history.grad_norm.append(global_norm)
         history.layer_grad_norms.append(layer_norms)
-        if not is_finite(float(value), global_norm):
+        if not is_finite(value.item(), global_norm):
             history.diverged_at = step
             break
         history.clip_events += clip_gradients(model, config, global_norm)

@@ -41,6 +41,11 @@ class Experiment:
     compute: Callable
     controls: dict = field(default_factory=dict)
     seed: int = 0
+    explore: tuple[str, ...] | None = None  # controls the HTML explorer varies (None: all, capped)
+
+    def __post_init__(self) -> None:
+        for name in self.explore or ():
+            check_choice("explore", name, self.controls)
 
     def defaults(self) -> dict:
         """Every control at its default value."""
