@@ -143,7 +143,7 @@ def test_moving_each_explorer_control_changes_the_plotted_data(visit, name):
             else:
                 _move_slider(page, explorer, sliders, target)
                 sliders += 1
-                shown = explorer.locator(".slider-current-value").nth(sliders - 1).text_content()
+                shown = explorer.locator(".slider-group").nth(sliders - 1).locator(".slider-label").first.text_content()
             page.wait_for_function("([el, key]) => el.dataset.key !== key",
                                    arg=[explorer.locator(".vx-explorer-plot").element_handle(), before_key])
             assert shown.endswith(control["values"][target]), (control["label"], shown)

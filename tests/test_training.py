@@ -45,7 +45,7 @@ def test_torch_and_keras_train_the_same_way_in_float64(moons, optimizer, clip):
     spec = vxglib.MLPSpec(2, 2, depth=3, width=16, activation="tanh", init="xavier_normal")
     weights = vxglib.init_weights(spec, seed=2)
     config = vxglib.TrainConfig(optimizer=optimizer, lr=0.05, epochs=1, batch_size=32, clip=clip,
-                                clip_value=0.2, max_steps=6)
+                                clip_value=0.02 if clip == "value" else 0.2, max_steps=6)
     histories = [vxglib.train(spec, moons, config, backend, weights, dtype="float64")[1] for backend in BACKENDS]
     # Conventions differ, so agreement is as close as they allow: Keras' Adam adds epsilon to
     # sqrt(v) before the bias correction (PyTorch after it), and Adam's m / sqrt(v) turns rounding

@@ -105,7 +105,7 @@ def chart_figure(chart: Chart) -> tuple[list[dict], dict]:
     """Plotly traces and layout (axes, titles) for a Chart: one panel per Subplot, side by side."""
     n, gap = len(chart.subplots), 0.12
     width = (1 - gap * (n - 1)) / n
-    traces, layout, titles = [], {}, []
+    traces, layout, titles, legend = [], {}, [], set()
     for i, subplot in enumerate(chart.subplots, start=1):
         axis = "" if i == 1 else str(i)
         left = (i - 1) * (width + gap)
@@ -121,10 +121,12 @@ def chart_figure(chart: Chart) -> tuple[list[dict], dict]:
                 y = np.where(y > 0, y, np.nan)
             x, y = _thin(x, y)
             traces.append({"type": "scatter", "x": _numbers(x), "y": _numbers(y), "xaxis": f"x{axis}",
-                           "yaxis": f"y{axis}", "name": line.label, "showlegend": bool(line.label),
+                           "yaxis": f"y{axis}", "name": line.label, "legendgroup": line.label,
+                           "showlegend": bool(line.label) and line.label not in legend,
                            "mode": "lines+markers" if len(y) <= 40 else "lines", "marker": {"size": 5},
                            "line": {"color": color(line.color_key or line.label, index),
                                     "dash": "dash" if line.dashed else "solid"}})
+            legend.add(line.label)
         if subplot.reference is not None:
             xs = [v for line in subplot.lines for v in np.asarray(line.x, dtype=float).ravel() if math.isfinite(v)]
             traces.append({"type": "scatter", "x": _numbers([min(xs), max(xs)]) if xs else [0, 1],

@@ -107,11 +107,12 @@ def _theme_defaults(app: Sphinx, config) -> None:
 
 
 def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """Keep the first of identical script entries: sphinx-thebe registers its inline config once
-    per build pass, and a second `const THEBE_JS_URL` is a console error in every page."""
+    """Keep the first of identical script entries: sphinx-thebe and sphinx-togglebutton register
+    their inline config twice (filename None, then ''), and a second `const THEBE_JS_URL` is a
+    console error in every page."""
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        key = (getattr(script, "filename", script) or "", tuple(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

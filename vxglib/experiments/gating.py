@@ -37,7 +37,7 @@ def compare_cells(cells=("rnn", "lstm", "gru"), length: int = 50, hidden: int = 
 
 
 def forget_gate_study(biases=(0.0, 1.0, 3.0), length: int = 50, hidden: int = 32,
-                      spectral_radius: float = 1.0, seed: int = 0):
+                      spectral_radius: float = 1.0, input_scale: float = 1.0, seed: int = 0):
     """Per forget-gate bias: sigma(b), the measured mean forget gate, and the per-step factor of
     ||dL/dc_t|| measured with the full recurrence and with W_hh = 0 (the carousel alone)."""
     task = datasets.memory_task(n=2 * PROBE_BATCH, length=length, seed=seed)
@@ -45,10 +45,10 @@ def forget_gate_study(biases=(0.0, 1.0, 3.0), length: int = 50, hidden: int = 32
     rows = []
     for bias in biases:
         spec = rnn.RNNSpec(task.in_dim, task.out_dim, hidden=hidden, cell="lstm",
-                           spectral_radius=spectral_radius, forget_bias=bias)
+                           spectral_radius=spectral_radius, input_scale=input_scale, forget_bias=bias)
         forget = rnn.keep_gate(spec, rnn.init_rnn_weights(spec, seed=seed), x)
-        carousel = gradient_profile(0.0, length, "tanh", hidden, "lstm", 1.0, bias, seed)
-        full = gradient_profile(spectral_radius, length, "tanh", hidden, "lstm", 1.0, bias, seed)
+        carousel = gradient_profile(0.0, length, "tanh", hidden, "lstm", input_scale, bias, seed)
+        full = gradient_profile(spectral_radius, length, "tanh", hidden, "lstm", input_scale, bias, seed)
         rows.append({"forget bias b": bias, "σ(b)": float(1 / (1 + np.exp(-bias))),
                      "mean forget gate": float(forget.mean()),
                      "c factor, W_hh = 0": carousel["c_factor"], f"c factor, ρ = {spectral_radius:g}": full["c_factor"]})

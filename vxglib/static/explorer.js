@@ -38,7 +38,7 @@
       }
     });
     return {height, margin: {t: top, b: bottom, l: 70, r: 20}, updatemenus, sliders,
-            title: {x: 0.5, y: 0.99, yref: "container", yanchor: "top", font: {size: 14}},
+            title: {x: 0.5, y: 1 - 32 / height, yref: "container", yanchor: "top", font: {size: 14}},
             template: {layout: {paper_bgcolor: "white", plot_bgcolor: "white"}},
             hovermode: "closest"};
   }
