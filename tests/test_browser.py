@@ -108,7 +108,7 @@ def _move_slider(page, explorer, index: int, step: int) -> None:
 
 def _pick_dropdown(page, explorer, index: int, option: int) -> None:
     explorer.locator(".updatemenu-header-group").nth(index).click()
-    explorer.locator(".updatemenu-dropdown-button-group .updatemenu-button").nth(option).click()
+    explorer.locator(".updatemenu-dropdown-button-group .updatemenu-dropdown-button").nth(option).click()
 
 
 EXPLORER_PAGES = [name for name in PAGES if (HTML / f"{name}.html").is_file()
@@ -146,7 +146,7 @@ def test_moving_each_explorer_control_changes_the_plotted_data(visit, name):
                 shown = explorer.locator(".slider-group").nth(sliders - 1).locator(".slider-label").first.text_content()
             page.wait_for_function("([el, key]) => el.dataset.key !== key",
                                    arg=[explorer.locator(".vx-explorer-plot").element_handle(), before_key])
-            assert shown.endswith(control["values"][target]), (control["label"], shown)
+            assert shown.replace("▼", "").strip() == f"{control['label']}: {control['values'][target]}"
             after_key = explorer.locator(".vx-explorer-plot").get_attribute("data-key")
             assert after_key.split("-")[data["controls"].index(control)] == str(target)
             assert explorer.evaluate(PLOTTED) != before_data, f"moving {control['label']} changed nothing"

@@ -153,3 +153,22 @@ def test_importing_rnn_loads_no_framework():
     code = "import vxglib, vxglib.rnn, sys; print('torch' in sys.modules, 'tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False False"
+
+
+def test_keep_gate_starts_near_sigmoid_of_the_bias():
+    task = data.memory_task(n=32, length=10, seed=0)
+    spec = rnn.RNNSpec(task.in_dim, 4, hidden=8, cell="lstm", forget_bias=1.0, input_scale=0.01,
+                       spectral_radius=0.0)
+    forget = rnn.keep_gate(spec, rnn.init_rnn_weights(spec, seed=0), task.x_train)
+    assert forget.shape == (24, 10, 8)
+    np.testing.assert_allclose(forget, 1 / (1 + np.exp(-1.0)), atol=0.02)
+    with pytest.raises(ValueError, match="cell"):
+        rnn.keep_gate(spec.with_(cell="rnn"), rnn.init_rnn_weights(spec.with_(cell="rnn"), seed=0), task.x_train)
+
+
+def test_framework_defaults_differ_in_forget_bias():
+    pytest.importorskip("tensorflow")
+    torch_defaults, keras_defaults = rnn.framework_defaults("torch", 16), rnn.framework_defaults("keras", 16)
+    assert keras_defaults["lstm_forget_bias"] == 1.0 and abs(torch_defaults["lstm_forget_bias"]) < 0.3
+    assert keras_defaults["rnn_recurrent_radius"] == pytest.approx(1.0, abs=1e-5)
+    assert torch_defaults["rnn_recurrent_radius"] < 0.95

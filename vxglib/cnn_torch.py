@@ -32,9 +32,13 @@ class CNN(nn.Module):
                                              dtype=dtype) for layer in self.plan)
         self.norms = nn.ModuleList(nn.BatchNorm2d(layer.out_channels, eps=1e-5, momentum=0.1, dtype=dtype)
                                    for layer in self.plan) if spec.batch_norm else None
+        # a 1x1 conv of stride s is a stride-1 1x1 conv of every s-th pixel; written that way
+        # because PyTorch 2.13's oneDNN 1x1 stride-2 backward corrupts memory on small
+        # channel-last inputs
         self.projections = nn.ModuleDict({
-            str(block): nn.Conv2d(layer.in_channels, layer.out_channels, 1, layer.stride, dtype=dtype)
+            str(block): nn.Conv2d(layer.in_channels, layer.out_channels, 1, 1, dtype=dtype)
             for block, layer in projection_plan(spec).items()})
+        self.projection_strides = {str(block): layer.stride for block, layer in projection_plan(spec).items()}
         self.output = nn.Linear(spec.out_channels, spec.n_classes, dtype=dtype)
         self.z: list[torch.Tensor] = []
         self.h: list[torch.Tensor] = []
@@ -56,10 +60,13 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.z, self.h = [], []
-        h = self._activate(self._conv(0, x.permute(0, 3, 1, 2)))
+        h = self._activate(self._conv(0, x.permute(0, 3, 1, 2).contiguous()))
         for index in range(1, len(self.plan), 2):
             block = self.plan[index].block
-            skip = self.projections[str(block)](h) if str(block) in self.projections else h
+            skip = h
+            if str(block) in self.projections:
+                stride = self.projection_strides[str(block)]
+                skip = self.projections[str(block)](h[:, :, ::stride, ::stride])
             inner = self._activate(self._conv(index, h))
             z = self._conv(index + 1, inner)
             h = self._activate(z + skip if self.spec.residual else z)

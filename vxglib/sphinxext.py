@@ -102,8 +102,11 @@ def _add_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, d
 
 
 def _theme_defaults(app: Sphinx, config) -> None:
-    """Give pydata-sphinx-theme a colour mode, or its script logs an error on a first visit."""
+    """Give pydata-sphinx-theme a colour mode (or its script logs an error on a first visit) and
+    the book a favicon (or every browser asks for a /favicon.ico that is not there)."""
     config.html_context.setdefault("default_mode", "auto")
+    if not config.html_favicon:
+        config.html_favicon = str(STATIC / "favicon.svg")
 
 
 def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:

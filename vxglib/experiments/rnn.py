@@ -73,12 +73,14 @@ def gradient_vs_time(spectral_radius: float = 1.0, length: int = 50, activation:
 
 def train_on_task(task: str = "memory", cell: str = "rnn", length: int = 20, hidden: int = 32,
                   steps: int = 120, lr: float = 1e-2, forget_bias: float = 0.0, n: int = 2000,
-                  batch_size: int = 128, seed: int = 0):
+                  batch_size: int = 128, spectral_radius: float = 1.0, input_scale: float = 1.0,
+                  seed: int = 0):
     """Train a fresh model (PyTorch, Adam) on the memory task or the adding problem; return its History."""
     check_choice("task", task, ("memory", "adding"))
     dataset = (datasets.memory_task(n=n, length=length, seed=seed) if task == "memory"
                else datasets.adding_problem(n=n, length=length, seed=seed))
-    spec = rnn.RNNSpec(dataset.in_dim, dataset.out_dim, hidden=hidden, cell=cell, forget_bias=forget_bias)
+    spec = rnn.RNNSpec(dataset.in_dim, dataset.out_dim, hidden=hidden, cell=cell, forget_bias=forget_bias,
+                       spectral_radius=spectral_radius, input_scale=input_scale)
     config = TrainConfig(optimizer="adam", lr=lr, epochs=1000, batch_size=batch_size, max_steps=steps,
                          shuffle_seed=seed)
     return rnn.train(spec, dataset, config, "torch", rnn.init_rnn_weights(spec, seed=seed))[1]

@@ -67,7 +67,7 @@
 
     draw().then(() => {
       plot.on("plotly_buttonclicked", (event) => {
-        state[menuControl[event.menu._index]] = event.active;
+        state[menuControl[event.menu._index]] = event.button._index;
         window.requestAnimationFrame(draw);
       });
       plot.on("plotly_sliderchange", (event) => {
