@@ -140,9 +140,10 @@ def layer_step_heatmap(values: np.ndarray, steps: np.ndarray | None = None, ax=N
 
 
 def layer_histograms(arrays: list[np.ndarray], ax=None, title: str = "", xlabel: str = "value",
-                     bins: int = 60, value_range: tuple[float, float] | None = None):
+                     bins: int = 60, value_range: tuple[float, float] | None = None,
+                     layers: list[int] | None = None):
     """Overlaid per-layer histograms (Glorot & Bengio's figures): one outline per layer, coloured
-    from light (input side) to dark (output side)."""
+    from light (input side) to dark (output side); `layers` numbers them (default 1, 2, ...)."""
     ax = ax if ax is not None else plt.gca()
     flat = [np.ravel(a) for a in arrays]
     if value_range is None:
@@ -151,7 +152,7 @@ def layer_histograms(arrays: list[np.ndarray], ax=None, title: str = "", xlabel:
     shades = plt.get_cmap("viridis")(np.linspace(0.9, 0.1, len(flat)))
     for index, (values, shade) in enumerate(zip(flat, shades)):
         ax.hist(values, bins=bins, range=value_range, histtype="step", color=shade, density=True,
-                label=f"layer {index + 1}")
+                label=f"layer {layers[index] if layers is not None else index + 1}")
     ax.set(title=title, xlabel=xlabel, ylabel="density")
     ax.legend(ncol=2)
     return ax

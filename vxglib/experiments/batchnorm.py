@@ -118,7 +118,7 @@ def compare_norm(norm: str = "batch", placement: str = "before", batch_size: int
     for index, (name, (model, history, digits)) in enumerate(runs.items()):
         label = "no norm" if name == "none" else f"{name} norm ({placement})"
         losses.append(Line(np.arange(history.steps), history.loss, label, f"C{index}"))
-        spread = [h.std() for h in hidden_outputs(model, digits)]
+        spread = [h.std(axis=0).mean() for h in hidden_outputs(model, digits)]
         spreads.append(Line(np.arange(1, depth + 1), spread, label, f"C{index}"))
         test_acc = history.test_acc[-1] if history.test_acc else float("nan")
         rows.append({"model": label, "status": history.status, "final loss": history.final_loss,
@@ -126,7 +126,7 @@ def compare_norm(norm: str = "batch", placement: str = "before", batch_size: int
     chart = Chart([Subplot(losses, "training loss", "step", "cross-entropy", reference=float(np.log(10)),
                            reference_label="chance (ln 10)"),
                    Subplot(spreads, "hidden outputs after training", "hidden layer (input → output)",
-                           "std of h_l over the batch", logy=True)],
+                           "mean per-unit std of h_l over the batch", logy=True)],
                   f"{activation}, depth {depth}, SGD lr {lr:g}, batch {batch_size}", table=rows_table(rows),
                   message="; ".join(f"{r['model']}: {r['status']}" for r in rows))
     chart.extra["runs"] = runs

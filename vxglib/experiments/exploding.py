@@ -41,7 +41,7 @@ def linear_gradients(weight_scales: tuple = (0.8, 1.0, 1.2), depth: int = 20, wi
         predicted = propagate_variance("linear", sigma, depth).grad_norm_ratio * norms[-1]
         layers = np.arange(1, depth + 1)
         lines += [Line(layers, norms, f"σ_w = {sigma:g}", f"C{index}"),
-                  Line(layers, predicted, f"theory σ_w^(L-l)", f"C{index}", dashed=True)]
+                  Line(layers, predicted, "theory σ_w^(L-l)", f"C{index}", dashed=True)]
         rows.append({"sigma": sigma, "measured factor per layer": (norms[0] / norms[-1]) ** (1 / (depth - 1)),
                      "first/last measured": norms[0] / norms[-1], "first/last predicted": sigma ** (depth - 1),
                      "global grad norm": float(np.sqrt(np.sum(snap["grad_norm"] ** 2)))})
