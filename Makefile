@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := $(BIN)/pytest --nbval chapters --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 BUILD  := $(BIN)/jupyter-book build . -W -n --keep-going
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install book test unit nbval strict-book lab bench execute clean
+.PHONY: install book test unit nbval strict-book browser lab bench execute clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +23,10 @@ book: install  ## build the HTML book from the outputs stored in the chapters
 	$(BUILD)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: unit nbval strict-book  ## unit tests, nbval over every chapter, strict book build
+test: unit nbval strict-book browser  ## unit tests, nbval over every chapter, strict book build, browser test
 
 unit: install
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --ignore=tests/test_browser.py
 
 nbval: install
 	$(NBVAL)
@@ -33,10 +35,17 @@ strict-book: install
 	rm -rf _build
 	$(BUILD)
 
+browser: install $(CHROMIUM)  ## the built book (_build/html) in headless Chromium, screenshots in _build/screenshots
+	$(BIN)/pytest tests/test_browser.py
+
+$(CHROMIUM):  # Debian's Chromium for the browser test; never a browser a tool downloads
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
 lab: install  ## open the chapters in JupyterLab
 	$(BIN)/jupyter lab chapters
 
-bench: install  ## chapter execution times, widget latencies, framework step times
+bench: install book $(CHROMIUM)  ## chapter execution times, widget latencies, framework step times, explorer build times, page weights
 	$(BIN)/python -m vxglib.bench
 
 execute: install  ## re-run chapters and store their outputs: make execute NB=chapters/01_gradient_descent.ipynb

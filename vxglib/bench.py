@@ -1,4 +1,5 @@
-"""`make bench`: chapter execution times, widget re-run latencies and framework step times.
+"""`make bench`: chapter execution times, widget re-run latencies, framework step times, the time
+to precompute each HTML explorer, and each built page's weight in a real browser.
 
 Also `python -m vxglib.bench --execute NOTEBOOK...`, which re-runs chapters and stores their
 outputs with no machine-specific metadata (what `make execute` calls).
@@ -59,11 +60,37 @@ def framework_step_times(steps: int = 60) -> dict[str, float]:
     return times
 
 
+def explorer_and_page_rows(experiments: list, html: Path) -> list[str]:
+    """Rows for the HTML book: each explorer's precompute time from scratch (what a clean book
+    build pays) and each page's weight on a first visit in headless Chromium."""
+    from . import explorer
+
+    rows = []
+    for experiment in experiments:
+        start = time.perf_counter()
+        runs = len(explorer.precompute(experiment)["runs"])
+        rows.append(f"| explorer `{experiment.name}` precompute, {runs} runs | "
+                    f"{time.perf_counter() - start:.1f} s | < 60 s |")
+        print(rows[-1], flush=True)
+    if not html.is_dir():
+        rows.append(f"| page weights | not measured: no built book at {html} (make book) | < 5 MB |")
+        print(rows[-1], flush=True)
+        return rows
+    from .browser import page_weights, toc_pages
+
+    for page, (sent, decoded) in page_weights(html, toc_pages(html.parents[1])).items():
+        rows.append(f"| page `{page}` transferred (gzip) | {sent / 1e6:.2f} MB "
+                    f"({decoded / 1e6:.2f} MB uncompressed) | < 5 MB |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--execute", nargs="*", help="notebooks to re-run, storing their outputs")
     parser.add_argument("--chapters", default="chapters/*.ipynb", help="notebooks to time")
     parser.add_argument("--out", default="_build/bench.md", help="where to save the table")
+    parser.add_argument("--html", default="_build/html", help="the built book, for page weights")
     args = parser.parse_args(argv)
     if args.execute is not None:
         for pattern in args.execute:
@@ -90,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     for backend, ms in framework_step_times().items():
         lines.append(f"| reference MLP step, {backend} | {ms:.1f} ms | |")
         print(lines[-1], flush=True)
+    lines += explorer_and_page_rows(all_experiments(), Path(args.html))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

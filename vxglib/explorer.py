@@ -26,7 +26,7 @@ from .plots import Chart, color
 from .widgets import Choice, Experiment
 
 DEFAULT_RUNS = 30  # without `explore`, controls are added in order while the grid stays this small
-MAX_RUNS = 60  # an explicit `explore` may ask for up to this many runs
+MAX_RUNS = 100  # an explicit `explore` (the author knows a run is cheap) may ask for this many
 MAX_POINTS = 400  # longer curves are thinned to about this many points
 DIGITS = 4  # significant digits kept in the page
 PLOT_HEIGHT = 300  # pixels of the plotting area; titles and controls add to it

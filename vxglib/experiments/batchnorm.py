@@ -174,5 +174,6 @@ EXPERIMENTS = [
             "lr": Slider((0.03, 0.1, 0.3, 1.0, 3.0), 0.3, "learning rate", log=True),
             "depth": Choice((5, 10, 20), 10),
         },
+        explore=("norm", "lr"),  # the chapter's claim: which learning rates train with and without BN
     )
 ]

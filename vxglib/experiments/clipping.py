@@ -297,6 +297,6 @@ EXPERIMENTS = [
             "lr": Slider((0.001, 0.003, 0.01, 0.03), 0.01, "learning rate", log=True),
             "optimizer": Choice(("sgd", "adam"), "sgd", "optimizer"),
         },
-        explore=("clip", "threshold", "lr"),
+        explore=("clip", "threshold"),  # 20 runs: the lr stays at the default that needs clipping
     ),
 ]

@@ -116,5 +116,6 @@ EXPERIMENTS = [
             "lr_times_lambda_max": Slider((0.1, 0.5, 0.9, 1.0, 1.5, 1.9, 1.99, 2.01, 2.2, 3.0), 1.5,
                                           "lr × λmax"),
         },
+        explore=("condition", "lr_times_lambda_max"),  # 50 runs of a few microseconds each
     )
 ]

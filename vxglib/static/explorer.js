@@ -27,13 +27,13 @@
         updatemenus.push({
           type: "dropdown", active: state[index], showactive: true, direction: "down",
           x: 0.36 * updatemenus.length, xanchor: "left", y: 1 + (top - 45) / area, yanchor: "top",
-          buttons: control.values.map((v) => ({label: `${control.label}: ${v}`, method: "skip", execute: false})),
+          buttons: control.values.map((v) => ({label: `${control.label}: ${v}`, method: "skip"})),
         });
       } else {
         sliders.push({
           active: state[index], x: 0.05, len: 0.9, y: -(55 + 80 * sliders.length) / area, yanchor: "top",
           currentvalue: {prefix: `${control.label}: `, font: {size: 13}}, pad: {t: 10},
-          steps: control.values.map((v) => ({label: v, method: "skip", execute: false})),
+          steps: control.values.map((v) => ({label: v, method: "skip"})),
         });
       }
     });
