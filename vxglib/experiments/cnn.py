@@ -10,6 +10,7 @@ from .. import cnn
 from .._checks import check_int, check_positive
 from ..data import digits
 from ..plots import Chart, Line, Subplot
+from ..spec import init_std
 from ..training import TrainConfig
 from ..widgets import Choice, Experiment
 
@@ -29,11 +30,37 @@ def _images():
     return digits(images=True, seed=0)
 
 
-def init_grad_norms(spec: cnn.CNNSpec, seed: int = 0, backend: str = "torch", data=None) -> np.ndarray:
-    """Per-layer gradient norms ||dL/dW|| of `spec` at initialisation, on the first 256 images."""
+def init_probe(spec: cnn.CNNSpec, seed: int = 0, backend: str = "torch", data=None, dtype: str = "float32"):
+    """A Snapshot of `spec` at initialisation, on the first 256 training images."""
     data = data if data is not None else _images()
-    model = cnn.build(spec, cnn.init_cnn_weights(spec, seed=seed), backend)
-    return cnn.probe(model, data.x_train[:PROBE_SIZE], data.y_train[:PROBE_SIZE])["grad_norm"]
+    model = cnn.build(spec, cnn.init_cnn_weights(spec, seed=seed), backend, dtype)
+    return cnn.probe(model, data.x_train[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
+
+
+def init_grad_norms(spec: cnn.CNNSpec, seed: int = 0, backend: str = "torch", data=None,
+                    dtype: str = "float32") -> np.ndarray:
+    """Per-layer gradient norms ||dL/dW|| of `spec` at initialisation, on the first 256 images."""
+    return init_probe(spec, seed, backend, data, dtype)["grad_norm"]
+
+
+def predicted_factor(activation: str, init: str, kernel_size: int = 3, channels: int = 8) -> float:
+    """sqrt(k^2 C Var(W) E[phi'(z)^2]): the backward factor per conv layer, ignoring the border
+    (for the sigmoid an upper bound, from phi' <= 1/4)."""
+    fan = kernel_size**2 * channels
+    slope_squared = {"relu": 0.5, "sigmoid": 1 / 16, "tanh": 1.0}[activation]
+    return math.sqrt(fan * init_std(init, fan, fan) ** 2 * slope_squared)
+
+
+def measured_factors(spec: cnn.CNNSpec, act_grad_norms: np.ndarray) -> list[float]:
+    """Per-stage geometric-mean factor of ||dL/dh|| per conv layer (inside each stage, where every
+    layer has the same shape; the stem and the stride-2 conv are left out)."""
+    plan, factors, start = cnn.conv_plan(spec), [], 1
+    for index in range(1, len(plan) + 1):
+        if index == len(plan) or plan[index].stride != 1:
+            layers = index - 1 - start
+            factors.append(float((act_grad_norms[start] / act_grad_norms[index - 1]) ** (1 / layers)))
+            start = index + 1
+    return factors
 
 
 def activation_init_grid(depth: int = 21, activations=("sigmoid", "relu"),
@@ -43,11 +70,16 @@ def activation_init_grid(depth: int = 21, activations=("sigmoid", "relu"),
     data, lines, rows = _images(), [], []
     for activation in activations:
         for init in inits:
-            norms = init_grad_norms(cnn.CNNSpec(depth=depth, activation=activation, init=init), data=data)
+            spec = cnn.CNNSpec(depth=depth, activation=activation, init=init)
+            snapshot = init_probe(spec, data=data)
+            norms = snapshot["grad_norm"]
             lines.append(Line(np.arange(1, len(norms) + 1), norms, f"{activation}, {init}", activation,
                               dashed=init != "he_normal"))
+            factors = measured_factors(spec, snapshot["act_grad_norm"])
             rows.append({"activation": activation, "init": init, "first layer": norms[0],
-                         "last conv": norms[-2], "first / last conv": norms[0] / norms[-2]})
+                         "last conv": norms[-2], "first / last conv": norms[0] / norms[-2],
+                         "factor (theory)": predicted_factor(activation, init, spec.kernel_size, spec.channels),
+                         "factor 8x8": factors[0], "factor 4x4": factors[-1]})
     subplot = Subplot(lines, f"plain {depth}-conv CNN at initialisation", "layer (input → output)",
                       "gradient norm ||dL/dW||", logy=True)
     return Chart([subplot], table=rows, extra={"norms": {line.label: line.y for line in lines}})
@@ -82,7 +114,7 @@ def ladder(depth: int = 21, epochs: int = 3, lr: float = 3e-3, seed: int = 0) ->
 
 
 def explore(depth: int = 21, activation: str = "relu", init: str = "he_normal", batch_norm: bool = False,
-            residual: bool = False, steps: int = 30) -> Chart:
+            residual: bool = False, steps: int = 20) -> Chart:
     """The widget: gradient norms by layer at initialisation and after `steps` Adam steps, and the loss."""
     spec = cnn.CNNSpec(depth=depth, activation=activation, init=init, batch_norm=batch_norm, residual=residual)
     data = _images()
@@ -115,5 +147,6 @@ EXPERIMENTS = [
             "batch_norm": Choice((False, True), False, "batch norm"),
             "residual": Choice((False, True), False, "residual"),
         },
+        explore=("activation", "batch_norm", "residual"),
     )
 ]

@@ -28,8 +28,8 @@ def curves(activation: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dead_units_after_training(activation: str, lr: float, bias: float = 0.0, depth: int = 4, width: int = 64,
-                              steps: int = 100, seed: int = 0) -> dict:
-    """Train on the digits with plain SGD from biases set to `bias`; return the fraction of hidden
+                              steps: int = 100, seed: int = 0, optimizer: str = "adam") -> dict:
+    """Train on the digits with `optimizer` from hidden biases set to `bias`; return the fraction of hidden
     units whose pre-activation is <= 0 on every training example (dead, for ReLU), the final loss
     and the status."""
     from .. import torch_backend
@@ -43,7 +43,7 @@ def dead_units_after_training(activation: str, lr: float, bias: float = 0.0, dep
     for hidden_bias in weights.b[:-1]:
         hidden_bias[:] = bias
     model = torch_backend.build_mlp(spec, weights)
-    history = torch_backend.train(model, digits, TrainConfig(optimizer="sgd", lr=lr, epochs=20, max_steps=steps,
+    history = torch_backend.train(model, digits, TrainConfig(optimizer=optimizer, lr=lr, epochs=20, max_steps=steps,
                                                              shuffle_seed=seed))
     grads = torch_backend.gradients(model, digits.x_train, digits.y_train)
     return {"dead": float(np.mean([dead_fraction(z) for z in grads["z"]])), "final loss": history.final_loss,
