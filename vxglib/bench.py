@@ -60,6 +60,14 @@ def framework_step_times(steps: int = 60) -> dict[str, float]:
     return times
 
 
+def monitor_overheads() -> dict[str, float]:
+    """The gradient monitor's extra time per training step of the reference MLP, as a fraction of a
+    plain step, with its default recording interval (every 20 steps), in PyTorch and Keras."""
+    from . import monitor_keras, monitor_torch
+
+    return {"torch": monitor_torch.overhead(), "keras": monitor_keras.overhead()}
+
+
 def explorer_and_page_rows(experiments: list, html: Path) -> list[str]:
     """Rows for the HTML book: each explorer's precompute time from scratch (what a clean book
     build pays) and each page's weight on a first visit in headless Chromium."""
@@ -116,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
         print(lines[-1], flush=True)
     for backend, ms in framework_step_times().items():
         lines.append(f"| reference MLP step, {backend} | {ms:.1f} ms | |")
+        print(lines[-1], flush=True)
+    for backend, fraction in monitor_overheads().items():
+        lines.append(f"| gradient monitor overhead, reference MLP step, {backend} | {100 * fraction:.1f} % | <= 10 % |")
         print(lines[-1], flush=True)
     lines += explorer_and_page_rows(all_experiments(), Path(args.html))
     out = Path(args.out)
