@@ -60,14 +60,25 @@ class TorchMonitor:
         self.step = 0
         self._pending: dict[str, list] = {}
         self._before: list[torch.Tensor] = []
-        self._handles = []
+        self._handles = [optimizer.register_step_pre_hook(self._before_step),
+                         optimizer.register_step_post_hook(self._after_step)]
+        self._layer_handles: list = []
+        self._hook_layers()  # step 0 is recorded
+
+    def _hook_layers(self) -> None:
+        """Hook every layer for the coming recorded step (unhooked in between, so the steps that are
+        not recorded run at full speed)."""
         for index, module in enumerate(self.modules):
-            self._handles.append(module.register_forward_hook(self._forward_hook(index)))
-            self._handles.append(self.weights[index].register_post_accumulate_grad_hook(self._grad_hook(index)))
+            self._layer_handles.append(module.register_forward_hook(self._forward_hook(index)))
+            self._layer_handles.append(
+                self.weights[index].register_post_accumulate_grad_hook(self._grad_hook(index)))
             if isinstance(module, RECURRENT_TYPES):
-                self._handles.append(module.register_forward_pre_hook(self._time_hook(module)))
-        self._handles.append(optimizer.register_step_pre_hook(self._before_step))
-        self._handles.append(optimizer.register_step_post_hook(self._after_step))
+                self._layer_handles.append(module.register_forward_pre_hook(self._time_hook(module)))
+
+    def _unhook_layers(self) -> None:
+        for handle in self._layer_handles:
+            handle.remove()
+        self._layer_handles = []
 
     @property
     def recording(self) -> bool:
@@ -143,6 +154,10 @@ class TorchMonitor:
             self.record.clip_events += getattr(self, "_clipped", False)
             self._pending, self._before, self._clipped = {}, [], False
         self.step += 1
+        if self.recording and not self._layer_handles and self._handles:
+            self._hook_layers()
+        elif not self.recording and self._layer_handles:
+            self._unhook_layers()
 
     def log_loss(self, loss) -> None:
         """Optionally log the loss of the current step (kept on recorded steps): lets the findings
@@ -153,6 +168,7 @@ class TorchMonitor:
 
     def detach(self) -> Record:
         """Remove every hook and return the record."""
+        self._unhook_layers()
         for handle in self._handles:
             handle.remove()
         self._handles = []
