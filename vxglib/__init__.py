@@ -22,7 +22,7 @@ _LAZY = ("torch_backend", "keras_backend", "experiments")
 __all__ = [
     "ACTIVATIONS", "INITS", "Chart", "Choice", "Dataset", "DatasetUnavailableError", "Experiment",
     "History", "Line", "MLPSpec", "Slider", "Snapshot", "Subplot", "TrainConfig", "Weights",
-    "data", "init_weights", "numpy_ref", "panel", "plots", "probes", "render", "rng", "seed",
+    "data", "glue", "init_weights", "numpy_ref", "panel", "plots", "probes", "render", "rng", "seed",
     "setup", "spec", "table", "theory", "train", "training", "widgets",
 ]  # the lazy backends are left out on purpose: a star-import must not load a framework
 
@@ -50,6 +50,20 @@ def table(rows, digits: int = 3, index: str | None = None):
         return value
 
     return frame.map(round_value)
+
+
+def glue(name: str, value, display: bool = False, digits: int = 6) -> None:
+    """myst_nb's `glue` for a number quoted in the text: a float (NumPy's included) is stored as a
+    plain float rounded to `digits` significant digits, so the stored output reproduces on any CPU."""
+    import numbers
+
+    from myst_nb import glue as myst_glue
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = float(f"{float(value):.{digits}g}")
+    myst_glue(name, value, display=display)
 
 
 def __getattr__(name: str):
