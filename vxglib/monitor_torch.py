@@ -182,8 +182,9 @@ def attach(model: nn.Module, optimizer: torch.optim.Optimizer, every: int = 20) 
 
 def overhead(steps: int = 60, every: int = 20, repeats: int = 15) -> float:
     """Extra time per training step with the monitor attached, as a fraction of a plain step, for
-    the reference MLP (10 hidden layers of width 256, batch 64, Adam, digits); best of `repeats`
-    interleaved timings of `steps` steps each, so a busy machine inflates both sides alike."""
+    the reference MLP (10 hidden layers of width 256, batch 64, Adam, digits); the median over
+    `repeats` paired timings of `steps` steps each (CPU time of this process), monitored and plain
+    run back to back so a busy machine inflates both sides alike."""
     import time
 
     import numpy as np
