@@ -94,3 +94,13 @@ def test_find_names_the_registered_experiments():
     with pytest.raises(ValueError, match="experiment='nope' is not valid; choose one of .*'gradient_descent'"):
         explorer.find("nope")
     assert explorer.find("gradient_descent").name == "gradient_descent"
+
+
+def test_chart_figure_keeps_fixed_limits_and_labels_few_log_digits():
+    x = np.arange(1.0, 11.0)
+    narrow = Subplot([Line(x, 1 + x / 10)], logy=True, xlim=(0.0, 20.0), ylim=(0.1, 10.0))
+    wide = Subplot([Line(x, 10.0 ** x)], logy=True)
+    _, layout = explorer.chart_figure(Chart([narrow, wide]))
+    assert layout["xaxis"]["range"] == [0.0, 20.0] and layout["yaxis"]["range"] == [-1.0, 1.0]
+    assert "range" not in layout["xaxis2"] and "range" not in layout["yaxis2"]
+    assert layout["yaxis"]["dtick"] == "D2" and "dtick" not in layout["yaxis2"]  # 10 decades: Plotly's own ticks

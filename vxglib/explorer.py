@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_choice
-from .plots import Chart, color
+from .plots import Chart, Subplot, color
 from .widgets import Choice, Experiment
 
 DEFAULT_RUNS = 30  # without `explore`, controls are added in order while the grid stays this small
@@ -101,9 +101,17 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
+def _decades(subplot: Subplot) -> float:
+    """How many powers of ten the subplot's positive, finite y values span (inf if none)."""
+    ys = np.concatenate([np.asarray(line.y, dtype=float).ravel() for line in subplot.lines] or [np.empty(0)])
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    return float(np.log10(ys.max() / ys.min())) if len(ys) else math.inf
+
+
 def chart_figure(chart: Chart) -> tuple[list[dict], dict]:
     """Plotly traces and layout (axes, titles) for a Chart: one panel per Subplot, side by side."""
-    n, gap = len(chart.subplots), 0.12
+    n = len(chart.subplots)
+    gap = 0.12 if n <= 2 else 0.18  # room for the next panel's tick labels and axis title
     width = (1 - gap * (n - 1)) / n
     traces, layout, titles, legend = [], {}, [], set()
     for i, subplot in enumerate(chart.subplots, start=1):
@@ -113,6 +121,11 @@ def chart_figure(chart: Chart) -> tuple[list[dict], dict]:
                                   "title": {"text": subplot.xlabel}, "type": "log" if subplot.logx else "linear"}
         layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "title": {"text": subplot.ylabel},
                                   "type": "log" if subplot.logy else "linear", "exponentformat": "power"}
+        for name, limits, log in ((f"xaxis{axis}", subplot.xlim, subplot.logx), (f"yaxis{axis}", subplot.ylim, subplot.logy)):
+            if limits is not None:  # Plotly gives a log axis's range in powers of ten
+                layout[name]["range"] = [math.log10(v) for v in limits] if log else [float(v) for v in limits]
+        if subplot.logy and _decades(subplot) < 3:  # Plotly would label every digit: 10 above a small 9 reads 10^9
+            layout[f"yaxis{axis}"]["dtick"] = "D2"
         titles.append({"text": subplot.title, "x": left + width / 2, "y": 1.0, "xref": "paper", "yref": "paper",
                        "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 13}})
         for index, line in enumerate(subplot.lines):
@@ -189,7 +202,7 @@ def explorer_html(data: dict, element_id: str) -> str:
 def _height(data: dict) -> int:
     """Page pixels for the plot, its titles, the dropdown row and one row per slider."""
     kinds = [control["kind"] for control in data["controls"]]
-    return PLOT_HEIGHT + 140 + (40 if "dropdown" in kinds else 0) + 80 * kinds.count("slider")
+    return PLOT_HEIGHT + 140 + (50 if "dropdown" in kinds else 0) + 80 * kinds.count("slider")
 
 
 def find(name: str, experiments: list[Experiment] | None = None) -> Experiment:

@@ -14,10 +14,12 @@
     return out;
   }
 
+  // From the top: a row of dropdowns (if any), the title and its message line, the subplot titles,
+  // the plot, the x-axis titles, then one row per slider.
   function controlsLayout(controls, state, height) {
     const hasMenus = controls.some((c) => c.kind === "dropdown");
     const nSliders = controls.filter((c) => c.kind === "slider").length;
-    const top = 85 + (hasMenus ? 40 : 0);
+    const top = 85 + (hasMenus ? 50 : 0);
     const bottom = 55 + 80 * nSliders;
     const area = Math.max(height - top - bottom, 100);
     const updatemenus = [];
@@ -26,7 +28,7 @@
       if (control.kind === "dropdown") {
         updatemenus.push({
           type: "dropdown", active: state[index], showactive: true, direction: "down",
-          x: 0.36 * updatemenus.length, xanchor: "left", y: 1 + (top - 45) / area, yanchor: "top",
+          x: 0.36 * updatemenus.length, xanchor: "left", y: 1 + top / area, yanchor: "top",
           buttons: control.values.map((v) => ({label: `${control.label}: ${v}`, method: "skip"})),
         });
       } else {
@@ -38,7 +40,7 @@
       }
     });
     return {height, margin: {t: top, b: bottom, l: 70, r: 20}, updatemenus, sliders,
-            title: {x: 0.5, y: 1 - 32 / height, yref: "container", yanchor: "top", font: {size: 14}},
+            title: {x: 0.5, y: 1 - (hasMenus ? 58 : 12) / height, yref: "container", yanchor: "top", font: {size: 14}},
             template: {layout: {paper_bgcolor: "white", plot_bgcolor: "white"}},
             hovermode: "closest"};
   }
