@@ -163,3 +163,14 @@ def test_keras_overhead_under_ten_percent():
     from vxglib import monitor_keras
 
     assert monitor_keras.overhead(steps=100, every=20, repeats=7) < 0.10
+
+
+def test_keras_rnn_time_profile_matches_torch():
+    case = dg.case_setup("RNN, large recurrent weight")
+    torch_record, keras_record = (dg.run(*case, steps=20, backend=backend) for backend in ("torch", "keras"))
+    assert keras_record.layers[0] == "simple_rnn" and keras_record.activations[0] == "relu"
+    assert kinds(keras_record) == kinds(torch_record) >= {"exploding", "divergence"}
+    # step 0 sees the same weights and the same batch in both: the same gradient against time
+    np.testing.assert_allclose(keras_record.time_grad[0], torch_record.time_grad[0], rtol=1e-4)
+    fixed = dg.run(*dg.case_setup("RNN, large recurrent weight", fixed=True), steps=20, backend="keras")
+    assert kinds(fixed) == set() and monitor.time_index(fixed) < 1

@@ -5,10 +5,15 @@ A callback cannot see the gradients `fit` computes, so on every `every`-th step 
 own compiled (tf.function) probe on a fixed batch: per-layer pre-activations, gradient norms and
 NaN/inf counts in one graph call, which also copies the weights; a second compiled call after the
 step gives the update ratio (a few eager ops per layer would cost more than the probe).
+A recurrent layer (SimpleRNN/LSTM/GRU) is watched, as in PyTorch, through its recurrent matrix, and
+the gradient with respect to its input sequence gives ||dL/dx_t|| for every time step t. Its
+activation statistics are those of its output (the last hidden state unless `return_sequences`).
+Clipping inside the optimizer is invisible to a callback: clip events are counted in PyTorch only.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -22,6 +27,7 @@ from ._checks import check_int  # noqa: E402
 from .monitor import SATURATION_Z, Record  # noqa: E402
 
 LAYER_TYPES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+RECURRENT_TYPES = (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)
 STATS = ("act_mean", "act_std", "frac_saturated", "frac_dead")
 
 
@@ -30,19 +36,27 @@ def _layers(model) -> tuple[list, list[str | None]]:
     spec = getattr(model, "spec", None)
     if spec is not None and hasattr(model, "dense"):  # a vxglib MLP: activation applied in call()
         return list(model.dense), [spec.activation] * (len(model.dense) - 1) + [None]
-    layers = [layer for layer in model.layers if isinstance(layer, LAYER_TYPES)]
+    layers = [layer for layer in model.layers if isinstance(layer, LAYER_TYPES + RECURRENT_TYPES)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no layer to monitor; monitored types: "
-                         f"{', '.join(t.__name__ for t in LAYER_TYPES)}")
-    names = [getattr(layer.activation, "__name__", None) for layer in layers]
+                         f"{', '.join(t.__name__ for t in LAYER_TYPES + RECURRENT_TYPES)}")
+    names = [getattr(getattr(layer, "cell", layer).activation, "__name__", None) for layer in layers]
     names = ["swish" if name == "silu" else name for name in names]
     return layers, names[:-1] + [None if names[-1] == "linear" else names[-1]]
 
 
-def _z_stats(z, activation: str | None):
-    """Mean, std, saturated and dead fractions of one pre-activation tensor (NaN where not defined)."""
+def _kernel(layer):
+    """The watched weight: a recurrent layer's recurrent matrix, any other layer's kernel."""
+    return layer.cell.recurrent_kernel if isinstance(layer, RECURRENT_TYPES) else layer.kernel
+
+
+def _z_stats(z, activation: str | None, recurrent: bool = False):
+    """Mean, std, saturated and dead fractions of one pre-activation tensor (NaN where not defined);
+    for a recurrent layer, of its output h = phi(z), so the saturation threshold is phi's."""
     nan = tf.constant(np.nan, z.dtype)
     threshold = SATURATION_Z.get(activation)
+    if recurrent and threshold is not None:
+        threshold = math.tanh(threshold) if activation == "tanh" else 1 / (1 + math.exp(-threshold))
     saturated = tf.reduce_mean(tf.cast(tf.abs(z) > threshold, z.dtype)) if threshold else nan
     units = tf.reshape(z, [-1, z.shape[-1]])  # channels last: one column per unit
     dead = tf.reduce_mean(tf.cast(tf.reduce_all(units <= 0, axis=0), z.dtype)) if activation == "relu" else nan
@@ -67,19 +81,27 @@ class KerasMonitor(keras.callbacks.Callback):
     def _build_probe(self):
         model, watched = self._monitored_model, self.watched
         loss = self._loss if self._loss is not None else keras.losses.get(model.loss)
-        kernels = [layer.kernel for layer in watched]
+        kernels = [_kernel(layer) for layer in watched]
         activations = self.record.activations
+        recurrent = [isinstance(layer, RECURRENT_TYPES) for layer in watched]
 
         @tf.function(reduce_retracing=True)
         def probe(x, y):
             with tf.GradientTape() as tape:
+                sequence = None  # the first recurrent layer's input: its gradient is the one against time
                 if hasattr(model, "spec") and hasattr(model, "dense"):
                     logits, zs, _ = model(x, training=True, internals=True)
                     zs = list(zs) + [logits]
                 else:
                     zs, h = [], x
                     for layer in model.layers:
-                        if isinstance(layer, LAYER_TYPES):
+                        if isinstance(layer, RECURRENT_TYPES):
+                            if sequence is None:
+                                sequence = h
+                                tape.watch(sequence)
+                            h = layer(h, training=True)
+                            zs.append(h)
+                        elif isinstance(layer, LAYER_TYPES):
                             z = layer.convolution_op(h, layer.kernel) if hasattr(layer, "convolution_op") \
                                 else tf.matmul(h, layer.kernel)
                             z = z + layer.bias if layer.use_bias else z
@@ -89,11 +111,12 @@ class KerasMonitor(keras.callbacks.Callback):
                             h = layer(h, training=True)
                     logits = h
                 value = tf.reduce_mean(loss(y, logits))
-            grads = tape.gradient(value, kernels)
-            grad_norms = tf.stack([tf.norm(g) for g in grads])
+            grads = tape.gradient(value, kernels + ([sequence] if sequence is not None else []))
+            grad_norms = tf.stack([tf.norm(g) for g in grads[:len(kernels)]])
             nonfinite = tf.cast(~tf.math.is_finite(grad_norms), grad_norms.dtype)  # 1: NaN/inf in the layer
-            stats = tf.stack([_z_stats(z, act) for z, act in zip(zs, activations)])
-            return value, grad_norms, nonfinite, stats, [tf.identity(kernel) for kernel in kernels]
+            stats = tf.stack([_z_stats(z, act, rec) for z, act, rec in zip(zs, activations, recurrent)])
+            time_grad = tf.sqrt(tf.reduce_sum(tf.square(grads[-1]), axis=[0, 2])) if sequence is not None else tf.zeros([0], value.dtype)
+            return value, grad_norms, nonfinite, stats, time_grad, [tf.identity(kernel) for kernel in kernels]
 
         @tf.function
         def changes(before):
@@ -112,7 +135,9 @@ class KerasMonitor(keras.callbacks.Callback):
     def end(self, loss: float | None = None) -> None:
         """After the optimizer step: on a recorded step, add the row to the record."""
         if self._before is not None:
-            value, grad_norms, nonfinite, stats = (t.numpy() for t in self._result)
+            value, grad_norms, nonfinite, stats, time_grad = (t.numpy() for t in self._result)
+            if len(time_grad):
+                self.record.time_grad[self.step] = time_grad.astype(float)
             before_norms, change = (t.numpy() for t in self._changes(self._before))
             columns = dict(zip(STATS, stats.T))
             self.record.add(self.step, grad_norm=grad_norms, nonfinite=nonfinite, weight_norm=before_norms,

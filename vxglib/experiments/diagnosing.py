@@ -126,6 +126,27 @@ def run_keras(spec: MLPSpec, optimizer: str = "sgd", lr: float = 0.01, bias: flo
     return monitor.record
 
 
+def run_rnn_keras(spec, optimizer: str = "sgd", lr: float = 0.05, steps: int = 100, every: int = 5,
+                  seed: int = 0, clip: float | None = None) -> Record:
+    """`model.fit` for a recurrent net on the same adding-problem batches as `run_rnn_torch`, the
+    monitor as a callback; `clip` sets the optimizer's `global_clipnorm`."""
+    import keras
+
+    from .. import monitor_keras, rnn
+
+    task = datasets.adding_problem(n=1000, length=SEQUENCE_LENGTH, seed=seed)
+    model = rnn.build(spec, rnn.init_rnn_weights(spec, seed=seed), "keras")
+    opt = (keras.optimizers.Adam(lr, epsilon=1e-8, global_clipnorm=clip) if optimizer == "adam"
+           else keras.optimizers.SGD(lr, global_clipnorm=clip))
+    model.compile(optimizer=opt, loss=keras.losses.MeanSquaredError(), jit_compile=False)
+    order = np.random.default_rng(seed).integers(0, len(task.x_train), size=(steps, 50)).ravel()
+    x, y = task.x_train[order].astype("float32"), task.y_train[order].reshape(len(order), -1).astype("float32")
+    monitor = monitor_keras.attach(model, (x[:50], y[:50]), every=every)
+    model.fit(x, y, batch_size=50, epochs=1, shuffle=False, verbose=0,
+              callbacks=[monitor, keras.callbacks.TerminateOnNaN()])
+    return monitor.record
+
+
 def run(spec: MLPSpec, optimizer: str = "sgd", lr: float = 0.01, bias: float = 0.0, steps: int = 100,
         every: int = 5, seed: int = 0, backend: str = "torch") -> Record:
     """Train `spec` with the monitor in `backend` ("torch" or "keras") and return its Record."""
@@ -134,9 +155,7 @@ def run(spec: MLPSpec, optimizer: str = "sgd", lr: float = 0.01, bias: float = 0
     check_positive("lr", lr)
     check_int("steps", steps)
     if not isinstance(spec, MLPSpec):
-        if backend != "torch":
-            raise ValueError(f"backend={backend!r}: the recurrent case is monitored in 'torch' only")
-        return run_rnn_torch(spec, optimizer, lr, steps, every, seed)
+        return (run_rnn_torch if backend == "torch" else run_rnn_keras)(spec, optimizer, lr, steps, every, seed)
     return (run_torch if backend == "torch" else run_keras)(spec, optimizer, lr, bias, steps, every, seed)
 
 
@@ -156,7 +175,6 @@ def summary(record: Record) -> dict:
 def diagnose(case: str = "deep sigmoid", fixed: bool = False, backend: str = "torch", steps: int = 60) -> Chart:
     """Monitor a capstone case (or its fix): depth profile of gradient norms and update ratios."""
     spec, optimizer, lr, bias = case_setup(case, fixed)
-    backend = backend if isinstance(spec, MLPSpec) else "torch"  # the recurrent case: PyTorch only
     record = run(spec, optimizer, lr, bias, steps=steps, backend=backend)
     grads, ratios = record.array("grad_norm"), record.array("update_ratio")
     layers = np.arange(1, len(record.layers) + 1)
