@@ -30,6 +30,15 @@ DYING = ("relu",)
 # z beyond which phi'(z) < 10% of its largest value (the saturation level of vxglib.probes)
 SATURATION_Z = {"sigmoid": 2 * math.acosh(math.sqrt(0.1) ** -1), "tanh": math.acosh(math.sqrt(0.1) ** -1)}
 
+
+def saturation_threshold(activation: str | None, on_output: bool = False) -> float | None:
+    """|z| beyond which a unit counts as saturated (None if `activation` does not saturate); with
+    `on_output`, the same level measured on h = phi(z), as a recurrent layer's output gives it."""
+    threshold = SATURATION_Z.get(activation)
+    if threshold is None or not on_output:
+        return threshold
+    return math.tanh(threshold) if activation == "tanh" else 1 / (1 + math.exp(-threshold))
+
 REMEDIES = {
     "vanishing": ("ch. 5 initialisation (Xavier/He by activation)", "ch. 6 ReLU-family activations",
                   "ch. 7 normalisation layers", "ch. 11 gated cells (LSTM/GRU) for recurrent nets"),
@@ -103,13 +112,7 @@ class Record:
             if name == "nonfinite":
                 rows[name] = values.sum(0).astype(int) if len(values) else np.zeros(len(self.layers), int)
                 continue
-            finite = np.where(np.isfinite(values), values, np.nan)
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    median = np.nanmedian(finite, axis=0) if len(values) else np.full(len(self.layers), np.nan)
+            median = _finite_median(values, positive=False) if len(values) else np.full(len(self.layers), np.nan)
             rows[name] = [float(f"{v:.{digits}g}") if np.isfinite(v) else np.nan for v in median]
         frame = pd.DataFrame(rows, index=pd.Index(range(1, len(self.layers) + 1), name="layer"))
         frame.insert(0, "name", self.layers)

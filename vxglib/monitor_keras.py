@@ -13,7 +13,6 @@ Clipping inside the optimizer is invisible to a callback: clip events are counte
 from __future__ import annotations
 
 import contextlib
-import math
 
 import numpy as np
 
@@ -24,7 +23,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ._checks import check_int  # noqa: E402
-from .monitor import SATURATION_Z, Record  # noqa: E402
+from .monitor import Record, saturation_threshold  # noqa: E402
 
 LAYER_TYPES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 RECURRENT_TYPES = (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)
@@ -54,9 +53,7 @@ def _z_stats(z, activation: str | None, recurrent: bool = False):
     """Mean, std, saturated and dead fractions of one pre-activation tensor (NaN where not defined);
     for a recurrent layer, of its output h = phi(z), so the saturation threshold is phi's."""
     nan = tf.constant(np.nan, z.dtype)
-    threshold = SATURATION_Z.get(activation)
-    if recurrent and threshold is not None:
-        threshold = math.tanh(threshold) if activation == "tanh" else 1 / (1 + math.exp(-threshold))
+    threshold = saturation_threshold(activation, on_output=recurrent)
     saturated = tf.reduce_mean(tf.cast(tf.abs(z) > threshold, z.dtype)) if threshold else nan
     units = tf.reshape(z, [-1, z.shape[-1]])  # channels last: one column per unit
     dead = tf.reduce_mean(tf.cast(tf.reduce_all(units <= 0, axis=0), z.dtype)) if activation == "relu" else nan

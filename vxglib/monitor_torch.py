@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int
-from .monitor import SATURATION_Z, Record
+from .monitor import Record, saturation_threshold
 
 LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 RECURRENT_TYPES = (nn.RNN, nn.LSTM, nn.GRU)
@@ -90,10 +90,8 @@ class TorchMonitor:
 
     def _forward_hook(self, index: int):
         activation = self.record.activations[index]
-        threshold = SATURATION_Z.get(activation)
         recurrent = isinstance(self.modules[index], RECURRENT_TYPES)
-        if recurrent and threshold is not None:  # a recurrent layer's output is h = phi(z), not z
-            threshold = math.tanh(threshold) if activation == "tanh" else 1 / (1 + math.exp(-threshold))
+        threshold = saturation_threshold(activation, on_output=recurrent)  # a recurrent layer gives h = phi(z)
 
         def hook(module, inputs, output):
             if not (self.recording and torch.is_grad_enabled()):
