@@ -29,7 +29,7 @@ FIXES = {
     "ReLU, negative bias": (dict(depth=6, activation="relu", init="he_normal"), "sgd", 0.01, 0.0),
     "RNN, large recurrent weight": (dict(rnn=True, cell="lstm", spectral_radius=1.0, forget_bias=2.0), "sgd", 0.05, 0.0),
 }
-SEQUENCE_LENGTH, RNN_HIDDEN = 30, 32  # the recurrent case: adding problem, 30 steps, 32 units
+SEQUENCE_LENGTH, RNN_HIDDEN, RNN_BATCH = 30, 32, 50  # the recurrent case: adding problem, 30 steps, 32 units
 WIDTH, BATCH = 64, 64
 
 
@@ -51,8 +51,15 @@ def _weights(spec: MLPSpec, bias: float, seed: int):
     return weights
 
 
-def _batches(n_examples: int, steps: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n_examples, size=(steps, BATCH))
+def _batches(n_examples: int, steps: int, seed: int, batch: int = BATCH) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n_examples, size=(steps, batch))
+
+
+def _keras_optimizer(optimizer: str, lr: float, clip: float | None = None):
+    import keras
+
+    return (keras.optimizers.Adam(lr, epsilon=1e-8, global_clipnorm=clip) if optimizer == "adam"
+            else keras.optimizers.SGD(lr, global_clipnorm=clip))
 
 
 def run_torch(spec: MLPSpec, optimizer: str = "sgd", lr: float = 0.01, bias: float = 0.0, steps: int = 100,
@@ -93,7 +100,7 @@ def run_rnn_torch(spec, optimizer: str = "sgd", lr: float = 0.05, steps: int = 1
     monitor = monitor_torch.attach(model, opt, every=every)
     x = torch.as_tensor(task.x_train, dtype=torch.float32)
     y = torch.as_tensor(task.y_train, dtype=torch.float32).reshape(len(x), -1)
-    for index in np.random.default_rng(seed).integers(0, len(x), size=(steps, 50)):
+    for index in _batches(len(x), steps, seed, RNN_BATCH):
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(model(x[index]), y[index])
         monitor.log_loss(loss)
@@ -115,8 +122,7 @@ def run_keras(spec: MLPSpec, optimizer: str = "sgd", lr: float = 0.01, bias: flo
 
     digits = datasets.digits()
     model = keras_backend.build_mlp(spec, _weights(spec, bias, seed))
-    opt = keras.optimizers.Adam(lr, epsilon=1e-8) if optimizer == "adam" else keras.optimizers.SGD(lr)
-    model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(optimizer=_keras_optimizer(optimizer, lr), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=False)
     order = _batches(len(digits.x_train), steps, seed).ravel()
     x, y = digits.x_train[order].astype("float32"), digits.y_train[order]
@@ -136,13 +142,12 @@ def run_rnn_keras(spec, optimizer: str = "sgd", lr: float = 0.05, steps: int = 1
 
     task = datasets.adding_problem(n=1000, length=SEQUENCE_LENGTH, seed=seed)
     model = rnn.build(spec, rnn.init_rnn_weights(spec, seed=seed), "keras")
-    opt = (keras.optimizers.Adam(lr, epsilon=1e-8, global_clipnorm=clip) if optimizer == "adam"
-           else keras.optimizers.SGD(lr, global_clipnorm=clip))
-    model.compile(optimizer=opt, loss=keras.losses.MeanSquaredError(), jit_compile=False)
-    order = np.random.default_rng(seed).integers(0, len(task.x_train), size=(steps, 50)).ravel()
+    model.compile(optimizer=_keras_optimizer(optimizer, lr, clip), loss=keras.losses.MeanSquaredError(),
+                  jit_compile=False)
+    order = _batches(len(task.x_train), steps, seed, RNN_BATCH).ravel()
     x, y = task.x_train[order].astype("float32"), task.y_train[order].reshape(len(order), -1).astype("float32")
-    monitor = monitor_keras.attach(model, (x[:50], y[:50]), every=every)
-    model.fit(x, y, batch_size=50, epochs=1, shuffle=False, verbose=0,
+    monitor = monitor_keras.attach(model, (x[:RNN_BATCH], y[:RNN_BATCH]), every=every)
+    model.fit(x, y, batch_size=RNN_BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[monitor, keras.callbacks.TerminateOnNaN()])
     return monitor.record
 
