@@ -91,22 +91,13 @@ def forward_without(model, x: np.ndarray, removed=()) -> np.ndarray:
         check_int("removed layer", index, minimum=0, maximum=spec.depth - 1)
         if sizes[index] != sizes[index + 1]:
             raise ValueError(f"layer {index} maps {sizes[index]} to {sizes[index + 1]} units: cannot be deleted")
-    was_training = model.training
+    was_training, kept = model.training, (model.record, model.z, model.h)  # the last recorded pass stays
     model.eval()
+    model.record = False  # no gradients here, nothing to retain
     with torch.no_grad():
-        h = torch.as_tensor(np.asarray(x), dtype=model.linears[0].weight.dtype)
-        for index, linear in enumerate(model.linears[:-1]):
-            if index in removed:
-                continue
-            z = linear(h)
-            if model.norms is not None and spec.norm_placement == "before":
-                z = model.norms[index](z)
-            out = model.phi(z)
-            if model.norms is not None and spec.norm_placement == "after":
-                out = model.norms[index](out)
-            h = out + h if spec.residual and h.shape[1] == out.shape[1] else out
-        logits = model.linears[-1](h).numpy()
+        logits = model(torch.as_tensor(np.asarray(x), dtype=model.linears[0].weight.dtype), frozenset(removed)).numpy()
     model.train(was_training)
+    model.record, model.z, model.h = kept
     return logits
 
 

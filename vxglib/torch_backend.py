@@ -42,10 +42,14 @@ class MLP(nn.Module):
         self.z: list[torch.Tensor] = []
         self.h: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, removed: frozenset[int] = frozenset()) -> torch.Tensor:
+        """The logits; hidden layers in `removed` are skipped (their input passes on unchanged), which
+        only makes sense for layers that keep the width (see vxglib.residual.forward_without)."""
         self.z, self.h = [], []
         h = x
         for index, linear in enumerate(self.linears[:-1]):
+            if index in removed:
+                continue
             z = linear(h)
             if self.norms is not None and self.spec.norm_placement == "before":
                 z = self.norms[index](z)
