@@ -87,7 +87,7 @@ def test_explorer_html_holds_the_data_and_cannot_end_its_script_early():
     data = {"name": "x</script><b>", "controls": [{"kind": "slider", "label": "a"}], "runs": {}}
     page = explorer.explorer_html(data, "explorer-x")
     assert page.count("</script>") == 1 and "<\\/script>" in page and "&lt;/script&gt;" in page
-    assert 'style="height:' in page
+    assert 'style="height:' in page and 'data-rows="' in page  # explorer.js reads the row sizes from it
 
 
 def test_find_names_the_registered_experiments():

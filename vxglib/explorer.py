@@ -30,6 +30,9 @@ MAX_RUNS = 100  # an explicit `explore` (the author knows a run is cheap) may as
 MAX_POINTS = 400  # longer curves are thinned to about this many points
 DIGITS = 4  # significant digits kept in the page
 PLOT_HEIGHT = 300  # pixels of the plotting area; titles and controls add to it
+# Pixels of the rows around the plotting area, read by explorer.js too: the title (with its message
+# line and the subplot titles), the dropdowns, the x-axis titles, each slider.
+ROWS = {"title": 85, "menus": 50, "axis": 55, "slider": 80}
 PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "tensorflow-cpu", "keras")
 
 
@@ -192,7 +195,7 @@ def explorer_html(data: dict, element_id: str) -> str:
     the page also works opened straight from disk)."""
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     labels = ", ".join(control["label"] for control in data["controls"]) or "no controls"
-    return (f'<figure class="vx-explorer" id="{html.escape(element_id)}">'
+    return (f'<figure class="vx-explorer" id="{html.escape(element_id)}" data-rows="{html.escape(json.dumps(ROWS))}">'
             f'<div class="vx-explorer-plot" style="height:{_height(data)}px"></div>'
             f'<script type="application/json" class="vx-explorer-data">{payload}</script>'
             f'<figcaption>Explore <code>{html.escape(data["name"])}</code>: change {html.escape(labels)}; '
@@ -202,7 +205,8 @@ def explorer_html(data: dict, element_id: str) -> str:
 def _height(data: dict) -> int:
     """Page pixels for the plot, its titles, the dropdown row and one row per slider."""
     kinds = [control["kind"] for control in data["controls"]]
-    return PLOT_HEIGHT + 140 + (50 if "dropdown" in kinds else 0) + 80 * kinds.count("slider")
+    return (PLOT_HEIGHT + ROWS["title"] + ROWS["axis"] + ROWS["menus"] * ("dropdown" in kinds)
+            + ROWS["slider"] * kinds.count("slider"))
 
 
 def find(name: str, experiments: list[Experiment] | None = None) -> Experiment:

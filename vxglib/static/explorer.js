@@ -15,12 +15,12 @@
   }
 
   // From the top: a row of dropdowns (if any), the title and its message line, the subplot titles,
-  // the plot, the x-axis titles, then one row per slider.
-  function controlsLayout(controls, state, height) {
+  // the plot, the x-axis titles, then one row per slider; `rows` gives each row's pixels (explorer.py).
+  function controlsLayout(controls, state, height, rows) {
     const hasMenus = controls.some((c) => c.kind === "dropdown");
     const nSliders = controls.filter((c) => c.kind === "slider").length;
-    const top = 85 + (hasMenus ? 50 : 0);
-    const bottom = 55 + 80 * nSliders;
+    const top = rows.title + (hasMenus ? rows.menus : 0);
+    const bottom = rows.axis + rows.slider * nSliders;
     const area = Math.max(height - top - bottom, 100);
     const updatemenus = [];
     const sliders = [];
@@ -33,20 +33,22 @@
         });
       } else {
         sliders.push({
-          active: state[index], x: 0.05, len: 0.9, y: -(55 + 80 * sliders.length) / area, yanchor: "top",
+          active: state[index], x: 0.05, len: 0.9, y: -(rows.axis + rows.slider * sliders.length) / area, yanchor: "top",
           currentvalue: {prefix: `${control.label}: `, font: {size: 13}}, pad: {t: 10},
           steps: control.values.map((v) => ({label: v, method: "skip"})),
         });
       }
     });
     return {height, margin: {t: top, b: bottom, l: 70, r: 20}, updatemenus, sliders,
-            title: {x: 0.5, y: 1 - (hasMenus ? 58 : 12) / height, yref: "container", yanchor: "top", font: {size: 14}},
+            title: {x: 0.5, y: 1 - (hasMenus ? rows.menus + 8 : 12) / height, yref: "container", yanchor: "top",
+                    font: {size: 14}},
             template: {layout: {paper_bgcolor: "white", plot_bgcolor: "white"}},
             hovermode: "closest"};
   }
 
   function setup(figure) {
     const data = JSON.parse(figure.querySelector(".vx-explorer-data").textContent);
+    const rows = JSON.parse(figure.dataset.rows);
     const plot = figure.querySelector(".vx-explorer-plot");
     const state = data.controls.map((c) => c.default);
     const menuControl = [];
@@ -58,7 +60,7 @@
       const key = state.join("-");
       if (plot.dataset.key === key) return Promise.resolve();
       const run = data.runs[key];
-      let layout = merge(controlsLayout(data.controls, state, plot.clientHeight), data.layouts[run.layout]);
+      let layout = merge(controlsLayout(data.controls, state, plot.clientHeight, rows), data.layouts[run.layout]);
       for (const name of Object.keys(layout)) {
         if (/^[xy]axis\d*$/.test(name)) layout[name] = merge(axis, layout[name]);
       }
