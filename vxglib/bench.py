@@ -18,7 +18,8 @@ def execute_notebook(path: str | Path, save: bool = True, timeout: int = 600) ->
     """Run every cell of the notebook at `path` in a fresh kernel; return the seconds it took.
 
     With `save`, outputs are stored in place; execution timings, widget state and other
-    machine-specific metadata are left out so the file only changes when a result changes.
+    machine-specific metadata are left out, and tracebacks name the project's files by relative
+    path, so the file only changes when a result changes.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -33,8 +34,12 @@ def execute_notebook(path: str | Path, save: bool = True, timeout: int = 600) ->
     if save:
         notebook.metadata = {k: v for k, v in notebook.metadata.items() if k in KEEP_NOTEBOOK_METADATA}
         notebook.metadata.get("language_info", {}).pop("version", None)
+        root = str(Path(__file__).resolve().parents[1]) + "/"  # the project: tracebacks name files from here
         for cell in notebook.cells:
             cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    output["traceback"] = [line.replace(root, "") for line in output["traceback"]]
         nbformat.write(notebook, path)
     return seconds
 
